@@ -101,6 +101,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/test.h
 test: $(R1D) $(TESTS)
 	R1D=$(abspath $(R1D)) tests/run.sh $(BUILD)/tests
 
+# The built-in demo: the whole pipeline on the CPU from manifests/demo.yaml, nothing
+# downloaded (runs/demo/11-report/report.html). Rerunning resumes or skips what is done.
+.PHONY: demo
+demo: $(R1D)
+	$(R1D) run manifests/demo.yaml
+
 # Benchmarks (never part of `make test`): `make bench` builds each
 # bench/bench_*.c into $(BUILD)/bench/; run them by hand.
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))

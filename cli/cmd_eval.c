@@ -38,7 +38,8 @@ static void usage(void) {
            "  --extract LIST     answer extractors, comma-separated: boxed,final_answer,choice,gsm8k,last_number\n"
            "                     (default per set format)\n"
            "  --model DIR        generate the responses with r1d's engine (temperature 0.6, top-p 0.95, 32768 new\n"
-           "                     tokens: DeepSeek's evaluation settings)\n",
+           "                     tokens: DeepSeek's evaluation settings)\n"
+           "  --backend B        with --model: cpu (default), cuda or auto\n",
            ev_set_format_names());
 }
 
@@ -83,6 +84,7 @@ static int parse_args(int argc, char **argv, eval_args_t *a) {
         else if (!strcmp(f, "--set")) a->set = v;
         else if (!strcmp(f, "--out")) a->out = v;
         else if (!strcmp(f, "--model")) a->gen.model_dir = v;
+        else if (!strcmp(f, "--backend")) a->gen.backend = v;
         else if (!strcmp(f, "--set-format")) a->set_opts.format = v;
         else if (!strcmp(f, "--problem-field")) a->set_opts.problem_field = v;
         else if (!strcmp(f, "--answer-field")) a->set_opts.answer_field = v;

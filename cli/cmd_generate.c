@@ -10,6 +10,7 @@
 #include "core/comm.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "teacher/backend.h"
 #include "teacher/batch.h"
 #include "teacher/deepseek.h"
 
@@ -25,17 +26,19 @@ static const char *usage =
     "  --format ids|text|json single mode output (default text; ids = generated ids on one line)\n"
     "  --kv-mem MB            KV cache budget (default 1024)\n"
     "  --batch N              sequences decoded together (default 32)\n"
+    "  --backend cpu|cuda|auto  where the model runs (default cpu; cuda: dense models in bf16)\n"
     "  --act-quant fp8        deepseek_v3: quantise FP8 linears' activations per 1x128 tile as the GPU does\n"
-    "  --spec mtp --draft N   deepseek_v3, single mode: speculative decoding with the MTP layer, N drafts\n"
-    "                         per main forward (default 3); greedy gives plain greedy's tokens, a temperature\n"
-    "                         plain sampling's distribution; no top-p/top-k/min-p, no stop strings\n"
+    "  --spec mtp --draft N   deepseek_v3: speculative decoding with the MTP layer, N drafts per sequence\n"
+    "                         per main forward (default 3), in both modes; greedy gives plain greedy's\n"
+    "                         tokens, sampling plain sampling's distribution (top-p/top-k/min-p\n"
+    "                         included; no repetition penalty); acceptance and tokens per forward are logged\n"
     "Single mode under mpirun (deepseek_v3): the ranks split the model tensor- and expert-parallel;\n"
     "rank 0 prints.\n"
     "Batch mode writes each sample as it finishes; rerunning the same command after an\n"
     "interruption (even kill -9) generates only the missing samples.\n";
 
 typedef struct gen_args {
-    const char *model, *ids, *prompt, *chat, *in, *out, *format;
+    const char *model, *ids, *prompt, *chat, *in, *out, *format, *backend;
     int64_t max_new, n, top_k, seed, kv_mb, batch;
     double temperature, top_p, min_p, rep;
     int have_temp, have_top_p, have_top_k;
@@ -53,8 +56,8 @@ static r1d_status parse(int argc, char **argv, gen_args_t *a, err_t *e) {
         {"temperature", 1, 0, 't'},  {"top-p", 1, 0, 'P'}, {"top-k", 1, 0, 'k'},       {"min-p", 1, 0, 'x'},
         {"repetition-penalty", 1, 0, 'r'}, {"seed", 1, 0, 's'}, {"stop", 1, 0, 'S'},   {"format", 1, 0, 'f'},
         {"kv-mem", 1, 0, 'K'},       {"batch", 1, 0, 'b'}, {"act-quant", 1, 0, 'A'}, {"spec", 1, 0, 'X'},
-        {"draft", 1, 0, 'D'},        {0}};
-    *a = (gen_args_t){.max_new = 256, .n = 1, .kv_mb = 1024, .batch = 32, .format = "text", .top_p = 1.0, .rep = 1.0,
+        {"draft", 1, 0, 'D'},        {"backend", 1, 0, 'B'}, {0}};
+    *a = (gen_args_t){.max_new = 256, .n = 1, .kv_mb = 1024, .batch = 32, .format = "text", .backend = "cpu", .top_p = 1.0, .rep = 1.0,
                       .draft = 3};
     int c;
     optind = 1;
@@ -68,6 +71,7 @@ static r1d_status parse(int argc, char **argv, gen_args_t *a, err_t *e) {
         case 'I': a->in = optarg; break;
         case 'O': a->out = optarg; break;
         case 'f': a->format = optarg; break;
+        case 'B': a->backend = optarg; break;
         case 'n': TRY(args_parse_i64(optarg, "--n", 1, 1 << 20, &a->n, e)); break;
         case 'M': TRY(args_parse_i64(optarg, "--max-new", 1, 1 << 24, &a->max_new, e)); break;
         case 'k': TRY(args_parse_i64(optarg, "--top-k", 0, 1 << 30, &a->top_k, e)); a->have_top_k = 1; break;
@@ -99,8 +103,6 @@ static r1d_status parse(int argc, char **argv, gen_args_t *a, err_t *e) {
     int modes = !!a->ids + !!a->prompt + !!a->in;
     if (modes != 1) return ERR(e, R1D_EINVAL, "give exactly one of --ids, --prompt, --in");
     if (!!a->in != !!a->out) return ERR(e, R1D_EINVAL, "--in and --out go together");
-    if (a->spec && (a->in || a->n_stops))
-        return ERR(e, R1D_EINVAL, "--spec mtp: single mode (--ids or --prompt) without --stop strings");
     if (strcmp(a->format, "ids") && strcmp(a->format, "text") && strcmp(a->format, "json"))
         return ERR(e, R1D_EINVAL, "--format: expected ids, text or json, got '%s'", a->format);
     return R1D_OK;
@@ -178,46 +180,14 @@ static r1d_status prompt_ids(const gen_args_t *a, const tok_t *tok, const tch_mo
     return R1D_OK;
 }
 
-/* --spec mtp: speculative greedy decoding of the one prompt; output as plain decoding's. */
-static r1d_status spec_run(const gen_args_t *a, const tch_model_t *m, ops_t *o, const tok_t *tok,
-                           const tch_request_t *req, single_t *s, err_t *e) {
-    const ops_sampling_t *sp = &req->sampling;
-    if (sp->temperature > 0 && (sp->top_k > 0 || sp->top_p < 1 || sp->min_p > 0 || (req->repetition_penalty > 0 &&
-                                                                                      req->repetition_penalty != 1)))
-        return ERR(e, R1D_EUNSUPPORTED, "--spec mtp samples with a temperature only: drop --top-p/--top-k/--min-p/"
-                   "--repetition-penalty (or the generation_config.json ones with --top-p 1 --top-k 0)");
-    int32_t *out = malloc((size_t)(req->max_new + 16) * sizeof(int32_t));
-    if (!out) return ERR(e, R1D_ENOMEM, "out of memory");
-    int n = 0;
-    tch_spec_stats_t ss;
-    double t0 = time_now();
-    r1d_status st = tch_ds_sample_mtp(m, o, req->prompt, req->n_prompt, req->max_new, (int)a->draft, sp->temperature,
-                                      req->seed, req->stop_ids, req->n_stop_ids, out, &n, &ss, e);
-    char *text = NULL;
-    if (st == R1D_OK && tok) st = tok_decode(tok, out, (size_t)n, 1, &text, e);
-    if (st == R1D_OK) {
-        int stopped = 0;
-        for (int i = 0; n > 0 && i < req->n_stop_ids; i++) stopped |= out[n - 1] == req->stop_ids[i];
-        tch_result_t r = {.ids = out, .n_ids = n, .text = text, .finish = stopped ? TCH_FINISH_STOP : TCH_FINISH_LENGTH,
-                          .n_prompt = req->n_prompt, .seconds = time_now() - t0};
-        st = single_sink(s, &r, e);
-        log_info("MTP speculative decoding: %lld of %lld drafts accepted (%.1f%%), %.2f tokens per main forward",
-                 (long long)ss.accepted, (long long)ss.drafted, ss.drafted ? 100.0 * ss.accepted / ss.drafted : 0.0,
-                 ss.main_forwards ? (double)ss.new_tokens / ss.main_forwards : 0.0);
-    }
-    free(text);
-    free(out);
-    return st;
-}
-
 static r1d_status run(const gen_args_t *a, comm_t *comm, err_t *e) {
     tch_model_t *m = NULL;
-    ops_t *o = NULL;
+    tch_engine_t en = {0};
     tok_t *tok = NULL;
     int32_t *ids = NULL, stop_ids[CFG_MAX_IDS];
     int n_ids = 0, n_stop = 0;
     r1d_status st = tch_model_load(&m, a->model, e);
-    if (st == R1D_OK) st = ops_cpu_init(&o, e);
+    if (st == R1D_OK) st = tch_engine_open(&en, a->backend, m, e);
     if (st == R1D_OK && comm_size(comm) > 1) {
         if (!m->ds)
             st = ERR(e, R1D_EUNSUPPORTED, "%s: multi-rank runs (mpirun) are for deepseek_v3 models, this is %s",
@@ -234,26 +204,36 @@ static r1d_status run(const gen_args_t *a, comm_t *comm, err_t *e) {
                  m->cfg.model_type);
     if (st != R1D_OK) goto out;
     if (a->act_quant) tch_ds_set_act_quant(m, 1);
+    ops_sampling_t samp = sampling_of(a, m);
+    if (a->spec) st = tch_ds_check_mtp(m, e);
+    if (a->spec && st == R1D_OK && a->rep != 1.0)
+        st = ERR(e, R1D_EUNSUPPORTED, "--spec mtp takes no --repetition-penalty");
+    if (st != R1D_OK) goto out;
     n_stop = tch_model_stop_ids(m, stop_ids, CFG_MAX_IDS);
     tch_gen_opts_t g;
     tch_gen_opts_default(&g);
     g.max_batch = (int)a->batch;
     g.kv_bytes = (size_t)a->kv_mb << 20;
     g.tok = tok;
-    ops_sampling_t samp = sampling_of(a, m);
+    g.spec_draft = a->spec ? (int)a->draft : 0;
+    char line[256];
     if (a->in) {
         tch_batch_opts_t b = {.in_path = a->in, .out_path = a->out, .n_samples = (int)a->n, .max_new = (int32_t)a->max_new,
                               .sampling = samp, .repetition_penalty = (float)a->rep, .seed = (uint64_t)a->seed,
                               .stop_ids = stop_ids, .n_stop_ids = n_stop, .tok = tok, .teacher = a->model, .gen = g};
         st = a->chat ? chat_template_by_name(a->chat, &b.chat, e) : chat_template_from_model_dir(a->model, &b.chat, e);
         tch_batch_stats_t bs;
-        if (st == R1D_OK) st = tch_batch_run(m, o, &b, &bs, e);
+        if (st == R1D_OK) st = tch_batch_run(en.m, en.o, &b, &bs, e);
         if (st == R1D_OK)
             log_info("%lld records (%lld bad, skipped), %lld samples written (%lld errors), %lld already done; "
                      "%lld new tokens in %.1f s (%.1f tok/s), %lld preemptions",
                      (long long)bs.records, (long long)bs.bad_records, (long long)bs.written, (long long)bs.errors,
                      (long long)bs.resumed, (long long)bs.gen.new_tokens, bs.gen.seconds,
                      bs.gen.seconds > 0 ? bs.gen.new_tokens / bs.gen.seconds : 0.0, (long long)bs.gen.preemptions);
+        if (st == R1D_OK && a->spec) {
+            tch_gen_stats_spec_line(&bs.gen, line, sizeof line);
+            log_info("%s", line);
+        }
         goto out;
     }
     if ((st = prompt_ids(a, tok, m, &ids, &n_ids, e)) != R1D_OK) goto out;
@@ -261,16 +241,17 @@ static r1d_status run(const gen_args_t *a, comm_t *comm, err_t *e) {
                          .repetition_penalty = (float)a->rep, .seed = (uint64_t)a->seed, .stop_ids = stop_ids,
                          .n_stop_ids = n_stop, .stop_strs = a->stops, .n_stop_strs = a->n_stops};
     single_t s = {.a = a, .req = &req, .quiet = comm_rank(comm) != 0};
-    if (a->spec) {
-        st = spec_run(a, m, o, tok, &req, &s, e);
-        goto out;
-    }
     g.max_batch = 1;
-    st = tch_generate(m, o, &g, single_source, single_sink, &s, NULL, e);
+    tch_gen_stats_t gs;
+    st = tch_generate(en.m, en.o, &g, single_source, single_sink, &s, &gs, e);
+    if (st == R1D_OK && a->spec) {
+        tch_gen_stats_spec_line(&gs, line, sizeof line);
+        log_info("%s", line);
+    }
 out:
     free(ids);
     tok_free(tok);
-    ops_free(o);
+    tch_engine_close(&en);
     tch_model_free(m);
     return st;
 }

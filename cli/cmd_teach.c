@@ -11,7 +11,9 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "dataset/teach.h"
+#include "teacher/backend.h"
 #include "teacher/batch.h"
+#include "teacher/deepseek.h"
 
 static const char *usage =
     "usage: r1d teach --model DIR --prompts FILE[:WEIGHT] [--prompts ...] --out DIR [options]\n"
@@ -33,14 +35,19 @@ static const char *usage =
     "  --seed S            random seed (default 0); sample k of prompt p draws from (S, hash(p, k))\n"
     "  --chat NAME         chat template (default: the model folder's)\n"
     "  --batch N           sequences decoded together (default 32)\n"
-    "  --kv-mem MB         KV cache budget (default 1024)\n";
+    "  --kv-mem MB         KV cache budget (default 1024)\n"
+    "  --backend B         cpu | cuda | auto (default cpu; under mpirun each rank takes its local GPU)\n"
+    "  --spec mtp          deepseek_v3: speculative decoding with the MTP layer (distribution-preserving,\n"
+    "                      top-p/top-k included)\n"
+    "  --draft N           drafts per sequence per main forward with --spec (default 3)\n";
 
 typedef struct teach_args {
-    const char *model, *out, *chat;
+    const char *model, *out, *chat, *backend;
     ds_teach_source_t src[64];
     int n_src;
-    int64_t n, shard, n_shards, max_new, top_k, seed, batch, kv_mb;
+    int64_t n, shard, n_shards, max_new, top_k, seed, batch, kv_mb, draft;
     double temperature, top_p;
+    int spec;
 } teach_args_t;
 
 static r1d_status parse(int argc, char **argv, teach_args_t *a, err_t *e) {
@@ -48,8 +55,9 @@ static r1d_status parse(int argc, char **argv, teach_args_t *a, err_t *e) {
                                          {"n", 1, 0, 'n'}, {"shard", 1, 0, 's'}, {"max-new", 1, 0, 'M'},
                                          {"temperature", 1, 0, 't'}, {"top-p", 1, 0, 'P'}, {"top-k", 1, 0, 'k'},
                                          {"seed", 1, 0, 'S'}, {"chat", 1, 0, 'c'}, {"batch", 1, 0, 'b'},
-                                         {"kv-mem", 1, 0, 'K'}, {0}};
-    *a = (teach_args_t){.n = 4, .n_shards = 1, .max_new = 32768, .temperature = 0.6, .top_p = 0.95, .batch = 32, .kv_mb = 1024};
+                                         {"kv-mem", 1, 0, 'K'}, {"spec", 1, 0, 'X'}, {"draft", 1, 0, 'D'}, {"backend", 1, 0, 'B'}, {0}};
+    *a = (teach_args_t){.n = 4, .n_shards = 1, .max_new = 32768, .temperature = 0.6, .top_p = 0.95, .batch = 32, .kv_mb = 1024, .backend = "cpu",
+                        .draft = 3};
     int c;
     optind = 1;
     opterr = 0;
@@ -83,8 +91,14 @@ static r1d_status parse(int argc, char **argv, teach_args_t *a, err_t *e) {
         case 'S': TRY(args_parse_i64(optarg, "--seed", 0, INT64_MAX, &a->seed, e)); break;
         case 'b': TRY(args_parse_i64(optarg, "--batch", 1, 4096, &a->batch, e)); break;
         case 'K': TRY(args_parse_i64(optarg, "--kv-mem", 1, 1 << 24, &a->kv_mb, e)); break;
+        case 'B': a->backend = optarg; break;
         case 't': TRY(args_parse_f64(optarg, "--temperature", 0, 100, &a->temperature, e)); break;
         case 'P': TRY(args_parse_f64(optarg, "--top-p", 0, 1, &a->top_p, e)); break;
+        case 'X':
+            if (strcmp(optarg, "mtp")) return ERR(e, R1D_EINVAL, "--spec: expected 'mtp', got '%s'", optarg);
+            a->spec = 1;
+            break;
+        case 'D': TRY(args_parse_i64(optarg, "--draft", 1, 16, &a->draft, e)); break;
         default: return ERR(e, R1D_EINVAL, "unknown option '%s'", argv[optind - 1]);
         }
     }
@@ -127,25 +141,27 @@ static r1d_status run(const teach_args_t *a, comm_t *comm, err_t *e) {
              shard, n_shards, (long long)ss.selected, (long long)ss.records, (long long)ss.weighted_out,
              (long long)ss.duplicates, (long long)ss.bad);
     tch_model_t *m = NULL;
-    ops_t *o = NULL;
+    tch_engine_t en = {0};
     tok_t *tok = NULL;
     int32_t stop[64];
     r1d_status st = tch_model_load(&m, a->model, e);
-    if (st == R1D_OK) st = ops_cpu_init(&o, e);
+    if (st == R1D_OK) st = tch_engine_open(&en, a->backend, m, e);
     if (st == R1D_OK) st = tok_load(&tok, a->model, e);
+    if (st == R1D_OK && a->spec) st = tch_ds_check_mtp(m, e);
     if (st == R1D_OK) {
         tch_gen_opts_t g;
         tch_gen_opts_default(&g);
         g.max_batch = (int)a->batch;
         g.kv_bytes = (size_t)a->kv_mb << 20;
         g.tok = tok;
+        g.spec_draft = a->spec ? (int)a->draft : 0;
         tch_batch_opts_t b = {.in_path = prompts, .out_path = samples, .n_samples = (int)a->n, .max_new = (int32_t)a->max_new,
                               .sampling = {(float)a->temperature, (float)a->top_p, 0.0f, (int)a->top_k},
                               .repetition_penalty = 1.0f, .seed = (uint64_t)a->seed, .stop_ids = stop,
                               .n_stop_ids = tch_model_stop_ids(m, stop, 64), .tok = tok, .teacher = a->model, .gen = g};
         st = a->chat ? chat_template_by_name(a->chat, &b.chat, e) : chat_template_from_model_dir(a->model, &b.chat, e);
         tch_batch_stats_t bs;
-        if (st == R1D_OK) st = tch_batch_run(m, o, &b, &bs, e);
+        if (st == R1D_OK) st = tch_batch_run(en.m, en.o, &b, &bs, e);
         if (st == R1D_OK) {
             double sec = bs.gen.seconds;
             log_info("shard %d: %lld samples written (stop %lld, length %lld, error %lld), %lld already done, %lld bad "
@@ -154,11 +170,16 @@ static r1d_status run(const teach_args_t *a, comm_t *comm, err_t *e) {
                      (long long)bs.by_finish[TCH_FINISH_LENGTH], (long long)bs.by_finish[TCH_FINISH_ERROR],
                      (long long)bs.resumed, (long long)bs.bad_records, (long long)bs.gen.new_tokens, sec,
                      sec > 0 ? bs.written / sec : 0.0, sec > 0 ? bs.gen.new_tokens / sec : 0.0);
+            if (a->spec) {
+                char line[256];
+                tch_gen_stats_spec_line(&bs.gen, line, sizeof line);
+                log_info("shard %d: %s", shard, line);
+            }
             summarise(samples);
         }
     }
     tok_free(tok);
-    ops_free(o);
+    tch_engine_close(&en);
     tch_model_free(m);
     return st;
 }

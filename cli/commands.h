@@ -16,3 +16,7 @@ CMD(dataset, cmd_dataset, "verify, summarise (stats) or safely unpack a dataset 
 CMD(teach, cmd_teach, "sharded, resumable teacher generation over prompt sets (--shard i/N, mpirun ranks)")
 CMD(mix, cmd_mix, "add non-reasoning chat SFT data to reasoning samples at a target share")
 CMD(plan, cmd_plan, "capacity planning: weight and KV cache bytes per GPU for a tensor/expert parallel layout")
+CMD(synth, cmd_synth, "write the demo task: arithmetic word problems, worked R1-style solutions, eval set, tokenizer")
+CMD(init, cmd_init, "a randomly initialised qwen2/llama model folder for a tokenizer (demo teacher and students)")
+CMD(run, cmd_run, "a whole run from a YAML manifest: synth, teacher, generate, filter, dedup, decontam, export, train, release, eval, report (resumable)")
+CMD(status, cmd_status, "each stage of a run folder: done, partial (with progress), stale, pending")

@@ -7,6 +7,7 @@
 #include "core/file.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "teacher/backend.h"
 #include "teacher/batch.h"
 
 void ev_gen_cfg_default(ev_gen_cfg_t *c) {
@@ -16,6 +17,7 @@ void ev_gen_cfg_default(ev_gen_cfg_t *c) {
     c->top_p = 0.95;
     c->max_new = 32768;
     c->seed = 0;
+    c->backend = "cpu";
 }
 
 r1d_status ev_gen_cfg_check(const ev_gen_cfg_t *c, err_t *e) {
@@ -61,11 +63,11 @@ r1d_status ev_gen_run(const ev_gen_cfg_t *c, const ev_set_t *set, const char *ou
     snprintf(prompts, sizeof prompts, "%s.prompts.jsonl", out_jsonl);
     TRY(write_prompts(set, prompts, e));
     tch_model_t *m = NULL;
-    ops_t *o = NULL;
+    tch_engine_t en = {0};
     tok_t *tok = NULL;
     int32_t stop[CFG_MAX_IDS];
     r1d_status st = tch_model_load(&m, c->model_dir, e);
-    if (st == R1D_OK) st = ops_cpu_init(&o, e);
+    if (st == R1D_OK) st = tch_engine_open(&en, c->backend ? c->backend : "cpu", m, e);
     if (st == R1D_OK) st = tok_load(&tok, c->model_dir, e);
     if (st == R1D_OK) {
         tch_batch_opts_t b = {.in_path = prompts, .out_path = out_jsonl, .n_samples = c->k, .max_new = c->max_new,
@@ -78,13 +80,13 @@ r1d_status ev_gen_run(const ev_gen_cfg_t *c, const ev_set_t *set, const char *ou
         st = from_model ? chat_template_from_model_dir(c->model_dir, &b.chat, e)
                         : chat_template_by_name(set->chat_template, &b.chat, e);
         tch_batch_stats_t bs;
-        if (st == R1D_OK) st = tch_batch_run(m, o, &b, &bs, e);
+        if (st == R1D_OK) st = tch_batch_run(en.m, en.o, &b, &bs, e);
         if (st == R1D_OK)
             log_info("eval generation: %lld samples written, %lld already done, %lld new tokens in %.1f s",
                      (long long)bs.written, (long long)bs.resumed, (long long)bs.gen.new_tokens, bs.gen.seconds);
     }
     tok_free(tok);
-    ops_free(o);
+    tch_engine_close(&en);
     tch_model_free(m);
     return st;
 }

@@ -17,6 +17,7 @@ typedef struct ev_gen_cfg {
     double top_p;       /* 0.95 */
     int max_new;        /* 32768, DeepSeek's maximum generation length */
     uint64_t seed;
+    const char *backend; /* cpu (NULL), cuda or auto: teacher/backend.h */
 } ev_gen_cfg_t;
 
 /* DeepSeek-R1's evaluation settings (R1 paper §3 "Evaluation Setup"). */

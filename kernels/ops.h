@@ -114,6 +114,9 @@ typedef struct ops_sampling {
 } ops_sampling_t;
 size_t ops_sample_scratch_size(int64_t V);
 int32_t ops_sample(const float *logits, int64_t V, const ops_sampling_t *s, double u, void *scratch);
+/* The distribution ops_sample draws from, normalised into probs[V] (0 outside the kept
+ * tokens; greedy: one-hot at the argmax). Speculative sampling compares these. */
+void ops_sample_probs(const float *logits, int64_t V, const ops_sampling_t *s, float *probs, void *scratch);
 int32_t ops_argmax(const float *x, int64_t n);
 
 #endif

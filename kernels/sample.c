@@ -33,12 +33,11 @@ static int cand_cmp(const void *pa, const void *pb) {
     return (a->id > b->id) - (a->id < b->id);
 }
 
-int32_t ops_sample(const float *logits, int64_t V, const ops_sampling_t *s, double u, void *scratch) {
+/* The kept candidates c[0..n) in descending order with their unnormalised weights
+ * prob[i] = exp(logit_i/T - max): everything but the final draw. */
+static int64_t sample_keep(const float *logits, int64_t V, const ops_sampling_t *s, cand_t *c, float *prob) {
     float temperature = s->temperature, top_p = s->top_p;
     int top_k = s->top_k;
-    if (temperature <= 0) return ops_argmax(logits, V);
-    cand_t *c = scratch;
-    float *prob = (float *)(c + V);
     float mx = logits[ops_argmax(logits, V)] / temperature;
     int64_t n = 0;
     for (int64_t i = 0; i < V; i++) {
@@ -66,7 +65,15 @@ int32_t ops_sample(const float *logits, int64_t V, const ops_sampling_t *s, doub
     }
     if (s->min_p > 0)
         while (n > 1 && prob[n - 1] < s->min_p * prob[0]) n--;
-    total = 0;
+    return n;
+}
+
+int32_t ops_sample(const float *logits, int64_t V, const ops_sampling_t *s, double u, void *scratch) {
+    if (s->temperature <= 0) return ops_argmax(logits, V);
+    cand_t *c = scratch;
+    float *prob = (float *)(c + V);
+    int64_t n = sample_keep(logits, V, s, c, prob);
+    double total = 0;
     for (int64_t i = 0; i < n; i++) total += prob[i];
     double r = u * total, acc = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -74,4 +81,18 @@ int32_t ops_sample(const float *logits, int64_t V, const ops_sampling_t *s, doub
         if (r < acc) return c[i].id;
     }
     return c[n - 1].id;
+}
+
+void ops_sample_probs(const float *logits, int64_t V, const ops_sampling_t *s, float *probs, void *scratch) {
+    for (int64_t i = 0; i < V; i++) probs[i] = 0.0f;
+    if (s->temperature <= 0) {
+        probs[ops_argmax(logits, V)] = 1.0f;
+        return;
+    }
+    cand_t *c = scratch;
+    float *prob = (float *)(c + V);
+    int64_t n = sample_keep(logits, V, s, c, prob);
+    double total = 0;
+    for (int64_t i = 0; i < n; i++) total += prob[i];
+    for (int64_t i = 0; i < n; i++) probs[c[i].id] = (float)(prob[i] / total);
 }

@@ -78,7 +78,7 @@ static r1d_status scan_existing(const char *path, keyset_t *done, int64_t *n_don
         (*n_done)++;
     }
     if (ftruncate(fileno(f), good_end) != 0) st = ERR(e, R1D_EIO, "%s: cannot truncate: %s", path, strerror(errno));
-    qsort(done->k, done->n, sizeof *done->k, key_cmp);
+    if (done->n) qsort(done->k, done->n, sizeof *done->k, key_cmp); /* k is NULL when nothing was done */
 out:
     free(line);
     fclose(f);

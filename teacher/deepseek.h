@@ -41,7 +41,7 @@ typedef struct tch_ds {
     float rope_mscale;             /* YaRN attention_factor on cos/sin */
     float softmax_scale;           /* Dqk^-0.5 * mscale(factor, mscale_all_dim)^2 */
     int act_quant;                 /* emulate the GPU's 1x128 FP8 activation quantisation */
-    tch_mla_mode_t mla;            /* AUTO: naive for prefill rows, absorbed for decode */
+    tch_mla_mode_t mla;            /* AUTO: per sequence, the cheaper (prompts naive, decode absorbed) */
     comm_t *comm;                  /* tensor + expert parallel group, or NULL (one process) */
     int rank, size;                /* in comm; 0 and 1 without */
     ops_weight_t embed_l, head_l;  /* vocab-parallel: rows [v0, v0 + embed_l.rows) of embed and head */
@@ -88,27 +88,24 @@ int64_t tch_ds_take_bytes_read(const tch_model_t *m);
 void tch_ds_set_act_quant(tch_model_t *m, int on);
 void tch_ds_set_mla(tch_model_t *m, tch_mla_mode_t mode);
 
-/* Speculative greedy decoding with the MTP module (--spec mtp --draft N), one sequence:
- * the MTP layer drafts n_draft tokens by chaining itself (its own latent cache, at layer
- * n_layers of kv), the main model verifies them in one forward, the longest agreeing
- * prefix plus the main model's next token are kept, and both caches roll back to it.
- * The output equals plain greedy decoding. Stops after max_new tokens or a stop id. */
-typedef struct tch_spec_stats {
-    int64_t drafted, accepted;     /* acceptance rate = accepted / drafted */
-    int64_t main_forwards, new_tokens; /* tokens per main forward = new_tokens / main_forwards */
-} tch_spec_stats_t;
-r1d_status tch_ds_generate_mtp(const tch_model_t *m, ops_t *o, const int32_t *prompt, int n_prompt, int max_new,
-                               int n_draft, const int32_t *stop_ids, int n_stop, int32_t *out, int *n_out,
-                               tch_spec_stats_t *stats, err_t *e);
-
-/* The same with sampling at `temperature` > 0 (softmax of logits / temperature, no other
- * filter): drafts are drawn from the MTP's distribution q, each kept with probability
- * min(1, p/q) under the main model's p, the first rejected one replaced by a draw from
- * max(0, p - q) (or, all kept, a bonus draw from p): the output is distributed exactly as
- * plain sampling's (not draw for draw: the random stream is (seed, 0, counter)). */
-r1d_status tch_ds_sample_mtp(const tch_model_t *m, ops_t *o, const int32_t *prompt, int n_prompt, int max_new,
-                             int n_draft, float temperature, uint64_t seed, const int32_t *stop_ids, int n_stop,
-                             int32_t *out, int *n_out, tch_spec_stats_t *stats, err_t *e);
+/* The MTP module, for speculative decoding in the scheduler (teacher/generate.c, --spec
+ * mtp) and r1d logits --mtp. An error naming the missing layer when the checkpoint has none. */
+r1d_status tch_ds_check_mtp(const tch_model_t *m, err_t *e);
+/* Main model over a batch (as tch_forward): hn[T, C], the final-normed hidden state of every
+ * new row (T = sum of n_new), the head's input and the MTP's. */
+r1d_status tch_ds_hidden(const tch_model_t *m, ops_t *o, tch_kv_t *kv, const ops_attn_seq_t *seqs, int B,
+                         const int32_t *tokens, float *hn, err_t *e);
+/* logits[n, V] of the main head on n rows of hn. */
+r1d_status tch_ds_logits(const tch_model_t *m, ops_t *o, const float *hn, int64_t n, float *logits, err_t *e);
+/* MTP entries over a batch: sequence b's n_new entries are positions n_ctx - n_new .. n_ctx - 1
+ * of the MTP layer's cache (layer n_layers of kv, the sequences' page tables); entry i pairs
+ * hid's row (the main model's hn at i, or the previous MTP output when chaining drafts) with
+ * tok = t_{i+1}. hout[T, C] (not aliasing hid) = the shared_head.norm output: the next chained
+ * entry's hid, and the input of tch_ds_mtp_head. */
+r1d_status tch_ds_mtp(const tch_model_t *m, ops_t *o, tch_kv_t *kv, const ops_attn_seq_t *seqs, int B,
+                      const int32_t *tok, const float *hid, float *hout, err_t *e);
+/* Draft logits[n, V] (of token i+2 for entry i) from n rows of hout. */
+r1d_status tch_ds_mtp_head(const tch_model_t *m, ops_t *o, const float *hout, int64_t n, float *logits, err_t *e);
 
 /* Draft logits of the MTP module for a sequence (r1d logits --mtp): row i [V] drafts token
  * i+2 from the main model's final-normed hidden state at i and the embedding of token i+1;

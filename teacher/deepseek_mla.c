@@ -143,6 +143,17 @@ static r1d_status mla_naive(const tch_model_t *m, ops_t *o, const ds_layer_t *L,
     return R1D_OK;
 }
 
+/* AUTO picks, per sequence, the path with fewer multiply-adds: naive expands the whole
+ * context through kv_b (n_ctx (Dn + Dv) R per head) and attends over Dqk + Dv values per
+ * cached token; absorbed folds kv_b into each new row (n_new (Dn + Dv) R) and attends over
+ * the latent rows twice (2 (R + P) per cached token). Whole prompts go naive, decode and
+ * speculative verification rows absorbed. */
+static int use_naive(const tch_ds_t *ds, const dims_t *d, const ops_attn_seq_t *s) {
+    if (ds->mla != TCH_MLA_AUTO) return ds->mla == TCH_MLA_NAIVE;
+    double expand = (double)(d->Dn + d->Dv) * d->R, ctx = s->n_ctx, n = s->n_new;
+    return ctx * expand + n * ctx * (d->Dqk + d->Dv) < n * expand + n * ctx * 2 * d->W;
+}
+
 r1d_status ds_mla(const tch_model_t *m, ops_t *o, const ds_layer_t *L, ops_kv_t *kv, const ops_attn_seq_t *seqs,
                   int B, const int32_t *pos, const float *h, float *out, int64_t T, err_t *e) {
     const cfg_model_t *c = &m->cfg;
@@ -177,9 +188,18 @@ r1d_status ds_mla(const tch_model_t *m, ops_t *o, const ds_layer_t *L, ops_kv_t 
     ds_rope(ds, c->rope_interleave, kva + d.R, T, 1, d.W, 0, pos, d.P);
     ds_rope(ds, c->rope_interleave, q + d.Dn, T, d.Hl, (int64_t)d.Hl * d.Dqk, d.Dqk, pos, d.P);
     o->vt->kv_store(o, kv, kva, kva, seqs, B);
-    int naive = ds->mla == TCH_MLA_NAIVE || (ds->mla == TCH_MLA_AUTO && T > B);
-    if (!naive) ds_count(ds, &L->kv_b); /* naive reads it through ds_linear */
-    st = naive ? mla_naive(m, o, L, kv, seqs, B, &d, q, att, e) : mla_absorbed(m, o, L, kv, seqs, B, &d, q, att, T, e);
+    /* runs of consecutive sequences that take the same path */
+    for (int b0 = 0, b1; b0 < B && st == R1D_OK; b0 = b1) {
+        int naive = use_naive(ds, &d, &seqs[b0]);
+        int64_t t0 = 0, rows = 0;
+        for (int b = 0; b < b0; b++) t0 += seqs[b].n_new;
+        for (b1 = b0; b1 < B && use_naive(ds, &d, &seqs[b1]) == naive; b1++) rows += seqs[b1].n_new;
+        const float *qs = q + t0 * d.Hl * d.Dqk;
+        float *as = att + t0 * d.Hl * d.Dv;
+        if (!naive) ds_count(ds, &L->kv_b); /* naive reads it through ds_linear */
+        st = naive ? mla_naive(m, o, L, kv, seqs + b0, b1 - b0, &d, qs, as, e)
+                   : mla_absorbed(m, o, L, kv, seqs + b0, b1 - b0, &d, qs, as, rows, e);
+    }
     if (st == R1D_OK) ds_linear(ds, o, out, att, &L->o, T); /* with a comm: this rank's heads' share of o_proj */
     if (st == R1D_OK && ds->comm) st = comm_allreduce(ds->comm, out, (size_t)(T * c->hidden_size), DT_F32, COMM_SUM, e);
 out:

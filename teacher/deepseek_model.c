@@ -228,7 +228,11 @@ void ds_weight_row(const ops_weight_t *w, int64_t r, float *dst) {
     const uint8_t *src = (const uint8_t *)w->data + (size_t)r * (size_t)w->cols;
     int64_t bc = w->block_cols, ncb = (w->cols + bc - 1) / bc;
     const float *srow = w->scale + (r / w->block_rows) * ncb;
-    for (int64_t c = 0; c < w->cols; c++) dst[c] = dt_e4m3_to_f32(src[c]) * srow[c / bc];
+    dt_convert_to_f32(dst, src, DT_F8_E4M3, (size_t)w->cols); /* bulk: no call per byte */
+    for (int64_t cb = 0; cb < ncb; cb++) {
+        float s = srow[cb];
+        for (int64_t c = cb * bc; c < (cb + 1) * bc && c < w->cols; c++) dst[c] *= s;
+    }
 }
 
 int64_t tch_ds_take_bytes_read(const tch_model_t *m) {

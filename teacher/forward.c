@@ -18,6 +18,8 @@ static void ws_release(tch_ws_t *ws) {
         o->vt->dealloc(o, *bufs[i]);
         *bufs[i] = NULL;
     }
+    free(ws->pos_host);
+    ws->pos_host = NULL;
     ws->cap = 0;
 }
 
@@ -46,11 +48,18 @@ static r1d_status ws_reserve(tch_ws_t *ws, const cfg_model_t *c, int64_t T, int6
         ws->last = o->vt->alloc(o, (size_t)(T * C) * a);  /* [rows, C] rows that get logits */
         ws->ids = o->vt->alloc(o, (size_t)T * sizeof(int32_t));
         ws->pos = o->vt->alloc(o, (size_t)T * sizeof(int32_t));
+        ws->pos_host = malloc((size_t)T * sizeof(int32_t));
+        if (!ws->pos_host) {
+            ws_release(ws);
+            return ERR(e, R1D_ENOMEM, "out of memory for %lld token positions", (long long)T);
+        }
         ws->cap = T;
     }
     if (rows > ws->logits_cap) {
         o->vt->dealloc(o, ws->logits_dev);
-        ws->logits_dev = o->vt->alloc(o, (size_t)(rows * c->vocab_size) * sizeof(float));
+        /* f32 logits, then (bf16 backends) the head's own output behind them, 256-byte aligned */
+        size_t f32_bytes = ((size_t)(rows * c->vocab_size) * sizeof(float) + 255) & ~(size_t)255;
+        ws->logits_dev = o->vt->alloc(o, f32_bytes + (o->act == DT_F32 ? 0 : (size_t)(rows * c->vocab_size) * a));
         ws->logits_cap = rows;
     }
     return ops_status(o, e);
@@ -105,13 +114,11 @@ r1d_status tch_forward(const tch_model_t *m, tch_ws_t *ws, tch_kv_t *kv, const o
         if (tokens[t] < 0 || tokens[t] >= V)
             return ERR(e, R1D_EINVAL, "token id %d is outside the vocabulary [0, %lld)", tokens[t], (long long)V);
     TRY(ws_reserve(ws, c, T, rows, e));
-    int32_t *pos = malloc((size_t)T * sizeof *pos);
-    if (!pos) return ERR(e, R1D_ENOMEM, "out of memory");
+    int32_t *pos = ws->pos_host;
     for (int b = 0, t = 0; b < B; b++)
         for (int32_t i = 0; i < seqs[b].n_new; i++) pos[t++] = seqs[b].n_ctx - seqs[b].n_new + i;
     o->vt->upload(o, ws->ids, tokens, (size_t)T * sizeof(int32_t));
     o->vt->upload(o, ws->pos, pos, (size_t)T * sizeof(int32_t));
-    free(pos);
 
     o->vt->embedding(o, ws->x, ws->ids, &m->embed, T);
     for (int l = 0; l < c->n_layers; l++) layer_forward(m, ws, &m->layers[l], &kv->layers[l], seqs, B, T);
@@ -129,7 +136,13 @@ r1d_status tch_forward(const tch_model_t *m, tch_ws_t *ws, tch_kv_t *kv, const o
                            &m->norm, (float)c->rms_norm_eps, 1, C);
         }
     }
-    o->vt->matmul(o, ws->logits_dev, ws->last, &m->head, NULL, rows);
+    if (o->act == DT_F32) {
+        o->vt->matmul(o, ws->logits_dev, ws->last, &m->head, NULL, rows);
+    } else { /* the head in the activation dtype (as transformers computes it), widened to f32 */
+        void *head_out = (char *)ws->logits_dev + (((size_t)(ws->logits_cap * V) * sizeof(float) + 255) & ~(size_t)255);
+        o->vt->matmul(o, head_out, ws->last, &m->head, NULL, rows);
+        o->vt->to_f32(o, ws->logits_dev, head_out, rows * V);
+    }
     o->vt->download(o, logits, ws->logits_dev, (size_t)(rows * V) * sizeof(float));
     return ops_status(o, e);
 }

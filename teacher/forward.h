@@ -12,6 +12,7 @@ typedef struct tch_ws {
     int64_t cap;            /* tokens */
     void *x, *h, *q, *k, *v, *att, *g, *u, *last; /* see tch_forward */
     int32_t *ids, *pos;     /* [T] in backend memory */
+    int32_t *pos_host;      /* [cap] host staging of pos */
     float *logits_dev;      /* [rows, V] */
     int64_t logits_cap;
 } tch_ws_t;

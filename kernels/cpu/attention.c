@@ -1,39 +1,28 @@
-/* Causal GQA attention over a paged KV cache. Decode rows go one (token, head) at a
- * time: scores against the cached positions in a per-thread buffer of n_ctx floats,
- * soft-maxed in f32, used to weight V. Prefill chunks go through sgemm in blocks of
- * ATTN_GEMM_ROWS query rows, so at most ATTN_GEMM_ROWS x n_ctx scores exist at once. */
+/* Causal GQA attention over a paged KV cache, batch-invariant: a query row's output is
+ * the same sequence of f32 operations whether its token comes in a prefill chunk of
+ * any length, alone in a decode step, or among other sequences, so a sequence that was
+ * preempted and recomputed by prefill gets back bit for bit the cache it had. Per
+ * (token, head) row at position i:
+ *   s_p = scale * (q . k_p)  for p = 0..i, the dot in 16 lanes over D (the last block
+ *                            zero-padded) summed by cpu_hsum16's tree (16 keys at once);
+ *   m = max s_p;  e_p = expf(s_p - m);  sum = e_0 + e_1 + ... in order of p;
+ *   out = sum over p in order of (e_p * (1/sum)) v_p, one fused multiply-add per element.
+ * Work items are (token, kv head): the H/Hkv query heads that share a kv head read each
+ * cached key and value once; no [T x T] matrix is formed. */
 #include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
-#include <cblas.h>
-
 #include "kernels/cpu/cpu.h"
 
-/* Query rows of one sequence from which the GEMM path pays (prefill); fewer (decode)
- * go row by row. GEMM_ROWS bounds the score block to GEMM_ROWS x n_ctx floats. */
-#define ATTN_GEMM_MIN 16
-#define ATTN_GEMM_ROWS 64
-
-/* q.k and y += w v over one head (D values): 16 independent lanes, so the compiler
- * vectorises them (CPU_SIMD adds AVX2/AVX-512 copies); a plain running sum would
- * serialise on the add latency. */
-CPU_SIMD static float head_dot(const float *a, const float *b, int D) {
-    float acc[16] = {0};
+/* y[D] += w x[D] */
+static inline __attribute__((always_inline)) void head_axpy(float *y, float w, const float *x, int D) {
     int i = 0;
-    for (; i + 16 <= D; i += 16)
-        for (int j = 0; j < 16; j++) acc[j] += a[i + j] * b[i + j];
-    float s = 0;
-    for (; i < D; i++) s += a[i] * b[i];
-    for (int j = 0; j < 16; j++) s += acc[j];
-    return s;
-}
-
-CPU_SIMD static void head_axpy(float *y, float w, const float *x, int D) {
-    int i = 0;
-    for (; i + 16 <= D; i += 16)
-        for (int j = 0; j < 16; j++) y[i + j] += w * x[i + j];
+    for (; i + 16 <= D; i += 16) {
+        cpu_v16 r = CPU_LD16(y + i) + w * CPU_LD16(x + i);
+        memcpy(y + i, &r, sizeof r);
+    }
     for (; i < D; i++) y[i] += w * x[i];
 }
 
@@ -59,41 +48,106 @@ void cpu_kv_store(ops_t *o, ops_kv_t *kv, const void *kin, const void *vin, cons
     }
 }
 
-/* A prefill chunk of one sequence through sgemm: per kv head, its keys and values are
- * gathered from the pages into [n_ctx, D]; per query head and block of rows,
- * S = scale Q K^T, causal softmax in place, O = S V. Q and O are read and written in
- * place with a row stride of H*D. */
-static void attention_gemm(float *y, const float *q, const ops_kv_t *kv, const ops_attn_seq_t *s, int H, float scale,
-                           float *kg, float *vg, float *sc) {
-    int D = kv->D, group = H / kv->Hkv, ld = H * D;
-    int32_t n_ctx = s->n_ctx, p0 = s->n_ctx - s->n_new;
-    for (int kvh = 0; kvh < kv->Hkv; kvh++) {
-        #pragma omp parallel for if ((int64_t)n_ctx * D > CPU_PAR_MIN)
-        for (int32_t p = 0; p < n_ctx; p++) {
-            size_t at = kv_offset(kv, s->blocks, p, kvh);
-            memcpy(kg + (size_t)p * D, (const float *)kv->k + at, (size_t)D * sizeof(float));
-            memcpy(vg + (size_t)p * D, (const float *)kv->v + at, (size_t)D * sizeof(float));
+/* For ng heads h: y[h][D] = sum over p < npos, in order, of w[h][p] v[p][D], one fused
+ * multiply-add per element; y rows D apart, w rows ws apart. nd = D / 16 and ng are
+ * constants at the call sites, so the ng * nd accumulators stay in registers and each
+ * value vector is loaded once for the ng heads. */
+static inline __attribute__((always_inline)) void pv_heads(float *y, const float *w, int32_t ws, const float *vc,
+                                                           const size_t *off, int32_t npos, int nd, int ng) {
+    cpu_v16 acc[4][8];
+    #pragma GCC unroll 4
+    for (int h = 0; h < ng; h++)
+        #pragma GCC unroll 8
+        for (int i = 0; i < nd; i++) acc[h][i] = (cpu_v16){0};
+    for (int32_t p = 0; p < npos; p++) {
+        const float *vp = vc + off[p];
+        cpu_v16 v[8];
+        #pragma GCC unroll 8
+        for (int i = 0; i < nd; i++) v[i] = CPU_LD16(vp + 16 * i);
+        #pragma GCC unroll 4
+        for (int h = 0; h < ng; h++) {
+            float wh = w[(size_t)h * ws + p];
+            #pragma GCC unroll 8
+            for (int i = 0; i < nd; i++) acc[h][i] += wh * v[i];
         }
-        for (int h = kvh * group; h < (kvh + 1) * group; h++)
-            for (int32_t r0 = 0; r0 < s->n_new; r0 += ATTN_GEMM_ROWS) {
-                int nb = s->n_new - r0 < ATTN_GEMM_ROWS ? s->n_new - r0 : ATTN_GEMM_ROWS;
-                int ncol = p0 + r0 + nb; /* keys the last row of the block sees */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, ncol, D, scale, q + ((size_t)r0 * H + h) * D,
-                            ld, kg, D, 0.0f, sc, ncol);
-                #pragma omp parallel for if ((int64_t)nb * ncol > CPU_PAR_MIN)
-                for (int i = 0; i < nb; i++) {
-                    float *row = sc + (size_t)i * ncol;
-                    int npos = p0 + r0 + i + 1;
-                    float m = -FLT_MAX, sum = 0;
-                    for (int p = 0; p < npos; p++) m = row[p] > m ? row[p] : m;
-                    for (int p = 0; p < npos; p++) sum += (row[p] = expf(row[p] - m));
-                    float inv = 1.0f / sum;
-                    for (int p = 0; p < npos; p++) row[p] *= inv;
-                    for (int p = npos; p < ncol; p++) row[p] = 0.0f;
-                }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, D, ncol, 1.0f, sc, ncol, vg, D, 0.0f,
-                            y + ((size_t)r0 * H + h) * D, ld);
+    }
+    #pragma GCC unroll 4
+    for (int h = 0; h < ng; h++) memcpy(y + (size_t)h * nd * 16, acc[h], (size_t)nd * sizeof(cpu_v16));
+}
+
+/* The `group` query heads of kv head kvh at one token (position npos - 1): q and y are
+ * [group, D] with rows D apart; sc is [group, npos] scratch, off [npos] (the cache
+ * offset of each position's key and value), zero [D] zeros. Cloned per ISA and called
+ * from the omp region, so every row of a run uses the same clone. */
+CPU_SIMD static void attn_rows(float *y, const float *q, const ops_kv_t *kv, const int32_t *blocks, int kvh,
+                               int32_t npos, int group, float scale, float *sc, size_t *off, const float *zero) {
+    int D = kv->D, bs = kv->block_size;
+    const float *kc = kv->k, *vc = kv->v;
+    for (int32_t p0 = 0; p0 < npos; p0 += bs) { /* one division per block, not per key */
+        size_t base = ((size_t)blocks[p0 / bs] * bs * kv->Hkv + kvh) * D;
+        for (int32_t p = p0; p < npos && p < p0 + bs; p++) off[p] = base + (size_t)(p - p0) * kv->Hkv * D;
+    }
+    /* scores, 16 keys at a time: one dot per lane set, reduced together (cpu_hsum16x16);
+     * missing keys read zeros */
+    for (int g = 0; g < group; g++) {
+        const float *qg = q + (size_t)g * D;
+        float *s = sc + (size_t)g * npos;
+        for (int32_t p0 = 0; p0 < npos; p0 += 16) {
+            const float *kp[16];
+            for (int j = 0; j < 16; j++) kp[j] = p0 + j < npos ? kc + off[p0 + j] : zero;
+            cpu_v16 acc[16];
+            #pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) acc[j] = (cpu_v16){0};
+            int i = 0;
+            for (; i + 16 <= D; i += 16) {
+                cpu_v16 qv = CPU_LD16(qg + i);
+                #pragma GCC unroll 16
+                for (int j = 0; j < 16; j++) acc[j] += qv * CPU_LD16(kp[j] + i);
             }
+            if (i < D) { /* the last block zero-padded */
+                cpu_v16 qv = {0};
+                memcpy(&qv, qg + i, (size_t)(D - i) * sizeof(float));
+                for (int j = 0; j < 16; j++) {
+                    cpu_v16 kv16 = {0};
+                    memcpy(&kv16, kp[j] + i, (size_t)(D - i) * sizeof(float));
+                    acc[j] += qv * kv16;
+                }
+            }
+            float dots[16];
+            cpu_hsum16x16(acc, dots);
+            for (int j = 0; j < 16 && p0 + j < npos; j++) s[p0 + j] = dots[j] * scale;
+        }
+    }
+    for (int g = 0; g < group; g++) {
+        float *s = sc + (size_t)g * npos, m = -FLT_MAX, sum = 0;
+        for (int32_t p = 0; p < npos; p++) m = s[p] > m ? s[p] : m;
+        for (int32_t p = 0; p < npos; p++) sum += (s[p] = expf(s[p] - m));
+        float inv = 1.0f / sum;
+        for (int32_t p = 0; p < npos; p++) s[p] *= inv;
+    }
+    /* out = sum of w_p v_p: register accumulators for the usual head sizes, the same
+     * operations through memory for the others */
+    for (int g = 0; g < group;) {
+        float *yg = y + (size_t)g * D;
+        const float *w = sc + (size_t)g * npos;
+        int left = group - g;
+        if (D == 64) {
+            switch (left) {
+            case 1: pv_heads(yg, w, npos, vc, off, npos, 4, 1); break;
+            case 2: pv_heads(yg, w, npos, vc, off, npos, 4, 2); break;
+            case 3: pv_heads(yg, w, npos, vc, off, npos, 4, 3); break;
+            default: pv_heads(yg, w, npos, vc, off, npos, 4, 4); break;
+            }
+            g += left < 4 ? left : 4;
+        } else if (D == 128) {
+            if (left == 1) pv_heads(yg, w, npos, vc, off, npos, 8, 1);
+            else pv_heads(yg, w, npos, vc, off, npos, 8, 2);
+            g += left < 2 ? left : 2;
+        } else {
+            memset(yg, 0, (size_t)D * sizeof(float));
+            for (int32_t p = 0; p < npos; p++) head_axpy(yg, w[p], vc + off[p], D);
+            g++;
+        }
     }
 }
 
@@ -101,8 +155,7 @@ void cpu_attention(ops_t *o, void *out, const void *qin, const ops_kv_t *kv, con
                    int H, float scale) {
     float *y = out;        /* [T, H, D] */
     const float *q = qin;  /* [T, H, D] */
-    const float *kc = kv->k, *vc = kv->v;
-    int D = kv->D, group = H / kv->Hkv;
+    int D = kv->D, Hkv = kv->Hkv, group = H / Hkv;
     int64_t T = 0;
     int32_t max_ctx = 0;
     for (int b = 0; b < B; b++) {
@@ -110,44 +163,30 @@ void cpu_attention(ops_t *o, void *out, const void *qin, const ops_kv_t *kv, con
         if (seqs[b].n_ctx > max_ctx) max_ctx = seqs[b].n_ctx;
     }
     int nt = omp_get_max_threads();
-    /* per thread: scores[max_ctx], or for the GEMM path K, V [max_ctx, D] and a score
-     * block; then token -> sequence map [T] */
-    size_t per_row = (size_t)nt * (size_t)max_ctx, gemm = (size_t)max_ctx * (2 * (size_t)D + ATTN_GEMM_ROWS);
-    size_t work = per_row > gemm ? per_row : gemm;
+    /* per thread (an even number of floats, so the size_t offsets stay aligned): cache
+     * offsets [max_ctx] (size_t), scores [group, max_ctx], zeros [D]; then token ->
+     * sequence and position maps [T] */
+    size_t per_thread = ((size_t)(group + 2) * (size_t)max_ctx + (size_t)D + 1) / 2 * 2;
+    size_t work = (size_t)nt * per_thread;
     float *buf = cpu_scratch(o, work + 2 * (size_t)T);
     if (!buf) return;
     int32_t *tok_seq = (int32_t *)(buf + work), *tok_pos = tok_seq + T;
-    for (int b = 0, t = 0; b < B; b++) {
-        if (seqs[b].n_new >= ATTN_GEMM_MIN)
-            attention_gemm(y + (size_t)t * H * D, q + (size_t)t * H * D, kv, &seqs[b], H, scale, buf,
-                           buf + (size_t)max_ctx * D, buf + 2 * (size_t)max_ctx * D);
+    for (int b = 0, t = 0; b < B; b++)
         for (int32_t i = 0; i < seqs[b].n_new; i++, t++) {
             tok_seq[t] = b;
             tok_pos[t] = seqs[b].n_ctx - seqs[b].n_new + i;
         }
-    }
     #pragma omp parallel if (T * H * (int64_t)max_ctx * D > CPU_PAR_MIN)
     {
-        float *sc = buf + (size_t)omp_get_thread_num() * max_ctx;
-        #pragma omp for collapse(2) schedule(dynamic, 4)
+        size_t *off = (size_t *)(buf + (size_t)omp_get_thread_num() * per_thread);
+        float *sc = (float *)(off + max_ctx), *zero = sc + (size_t)group * max_ctx;
+        memset(zero, 0, (size_t)D * sizeof(float));
+        #pragma omp for collapse(2) schedule(dynamic, 1)
         for (int64_t t = 0; t < T; t++)
-            for (int h = 0; h < H; h++) {
-                const ops_attn_seq_t *s = &seqs[tok_seq[t]];
-                if (s->n_new >= ATTN_GEMM_MIN) continue; /* done above */
-                int32_t npos = tok_pos[t] + 1;
-                int kvh = h / group;
-                const float *qr = q + (t * H + h) * D;
-                float m = -FLT_MAX;
-                for (int32_t p = 0; p < npos; p++) {
-                    sc[p] = head_dot(qr, kc + kv_offset(kv, s->blocks, p, kvh), D) * scale;
-                    if (sc[p] > m) m = sc[p];
-                }
-                float sum = 0;
-                for (int32_t p = 0; p < npos; p++) sum += (sc[p] = expf(sc[p] - m));
-                float inv = 1.0f / sum;
-                float *yr = y + (t * H + h) * D;
-                memset(yr, 0, (size_t)D * sizeof(float));
-                for (int32_t p = 0; p < npos; p++) head_axpy(yr, sc[p] * inv, vc + kv_offset(kv, s->blocks, p, kvh), D);
+            for (int kvh = 0; kvh < Hkv; kvh++) {
+                size_t at = ((size_t)t * H + (size_t)kvh * group) * D;
+                attn_rows(y + at, q + at, kv, seqs[tok_seq[t]].blocks, kvh, tok_pos[t] + 1, group, scale, sc, off,
+                          zero);
             }
     }
 }

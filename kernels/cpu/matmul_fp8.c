@@ -1,74 +1,91 @@
 /* FP8 E4M3 weights with DeepSeek's block scales (weight_scale_inv): y = x W^T where
  * W[r,c] = f32(fp8[r,c]) * scale[r/br, c/bc], the same single f32 product as the
  * reference dequantisation, so results match a matmul on the dequantised weights.
- * The weight is never widened as a whole: decode widens one row per thread next to its
- * dot products; prefill widens a few MiB of rows at a time and hands them to sgemm
- * (same split as the 16-bit path in matmul.c). Also the activation quantisation that the
- * GPU path applies before its FP8 GEMMs, for comparing the two backends. */
-#include <cblas.h>
+ * The weight is never widened as a whole: the batch-invariant kernel of matmul.c
+ * dequantises it row by row into its per-thread panels (fp8_row). Also the activation
+ * quantisation that the GPU path applies before its FP8 GEMMs, for comparing the two
+ * backends. */
 #include <math.h>
-#include <omp.h>
 
 #include "kernels/cpu/cpu.h"
 
-#define FP8_GEMV_MAX_T 4
-#define FP8_BLOCK_FLOATS (1 << 20)
+/* Widening is this kernel's own cost (the dot products are matmul.c's): at decode a
+ * table lookup per byte took 3x the multiply-adds, so x86 CPUs widen 16 (AVX-512) or 8
+ * (AVX2) bytes at once by bit arithmetic. Every path gives the table's exact values
+ * (E4M3 normal: exponent + 120 and mantissa moved into place; subnormal: m * 2^-9; 0x7f:
+ * NaN) times the block scale, so results never depend on the CPU's ISA. */
 
+/* dst[n] = e4m3(src[n]) * s, one block's span of a row */
+typedef void (*fp8_span_fn)(float *dst, const uint8_t *src, float s, int64_t n);
 
-CPU_SIMD static float dot(const float *a, const float *b, int64_t n) {
-    float acc[16] = {0};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) acc[j] += a[i + j] * b[i + j];
-    float s = 0;
-    for (; i < n; i++) s += a[i] * b[i];
-    for (int j = 0; j < 16; j++) s += acc[j];
-    return s;
+static void span_table(float *dst, const uint8_t *src, float s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = dt_e4m3_to_f32(src[i]) * s;
 }
 
-/* Row r of W as f32 into dst[cols]; lut maps each byte to its E4M3 value. */
-static void fp8_row(const ops_weight_t *w, const float *lut, int64_t r, float *dst) {
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("avx512f"))) static void span_avx512(float *dst, const uint8_t *src, float s, int64_t n) {
+    const __m512 vs = _mm512_set1_ps(s), sub_scale = _mm512_set1_ps(0x1p-9f);
+    const __m512i m7f = _mm512_set1_epi32(0x7f), bias = _mm512_set1_epi32(120 << 23), eight = _mm512_set1_epi32(8);
+    const __m512i qnan = _mm512_set1_epi32(0x7fc00000), m80 = _mm512_set1_epi32(0x80);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(src + i)));
+        __m512i em = _mm512_and_si512(b, m7f);
+        __m512i normal = _mm512_add_epi32(_mm512_slli_epi32(em, 20), bias);
+        __m512 sub = _mm512_mul_ps(_mm512_cvtepi32_ps(em), sub_scale);
+        __m512i bits = _mm512_mask_blend_epi32(_mm512_cmpge_epu32_mask(em, eight), _mm512_castps_si512(sub), normal);
+        bits = _mm512_mask_blend_epi32(_mm512_cmpeq_epi32_mask(em, m7f), bits, qnan);
+        bits = _mm512_or_si512(bits, _mm512_slli_epi32(_mm512_and_si512(b, m80), 24));
+        _mm512_storeu_ps(dst + i, _mm512_mul_ps(_mm512_castsi512_ps(bits), vs));
+    }
+    span_table(dst + i, src + i, s, n - i);
+}
+
+__attribute__((target("avx2"))) static void span_avx2(float *dst, const uint8_t *src, float s, int64_t n) {
+    const __m256 vs = _mm256_set1_ps(s), sub_scale = _mm256_set1_ps(0x1p-9f);
+    const __m256i m7f = _mm256_set1_epi32(0x7f), bias = _mm256_set1_epi32(120 << 23), seven = _mm256_set1_epi32(7);
+    const __m256i qnan = _mm256_set1_epi32(0x7fc00000), m80 = _mm256_set1_epi32(0x80);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(src + i)));
+        __m256i em = _mm256_and_si256(b, m7f);
+        __m256i normal = _mm256_add_epi32(_mm256_slli_epi32(em, 20), bias);
+        __m256 sub = _mm256_mul_ps(_mm256_cvtepi32_ps(em), sub_scale);
+        __m256i bits = _mm256_blendv_epi8(_mm256_castps_si256(sub), normal, _mm256_cmpgt_epi32(em, seven));
+        bits = _mm256_blendv_epi8(bits, qnan, _mm256_cmpeq_epi32(em, m7f));
+        bits = _mm256_or_si256(bits, _mm256_slli_epi32(_mm256_and_si256(b, m80), 24));
+        _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_castsi256_ps(bits), vs));
+    }
+    span_table(dst + i, src + i, s, n - i);
+}
+#endif
+
+static fp8_span_fn span_best(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return span_avx512;
+    if (__builtin_cpu_supports("avx2")) return span_avx2;
+#endif
+    return span_table;
+}
+
+/* Row r of W as f32 into dst[cols]; ctx is the span function. */
+static void fp8_row(const ops_weight_t *w, const void *ctx, int64_t r, float *dst) {
+    fp8_span_fn span = *(const fp8_span_fn *)ctx;
     const uint8_t *src = (const uint8_t *)w->data + (size_t)r * (size_t)w->cols;
     int64_t bc = w->block_cols, ncb = (w->cols + bc - 1) / bc;
     const float *srow = w->scale + (r / w->block_rows) * ncb;
     for (int64_t cb = 0; cb < ncb; cb++) {
-        float s = srow[cb];
         int64_t c0 = cb * bc, c1 = c0 + bc < w->cols ? c0 + bc : w->cols;
-        for (int64_t c = c0; c < c1; c++) dst[c] = lut[src[c]] * s;
+        span(dst + c0, src + c0, srow[cb], c1 - c0);
     }
 }
 
 void cpu_matmul_fp8(ops_t *o, float *y, const float *x, const ops_weight_t *w, int64_t T) {
-    int64_t OC = w->rows, C = w->cols;
-    float lut[256];
-    for (int i = 0; i < 256; i++) lut[i] = dt_e4m3_to_f32((uint8_t)i);
-    if (T <= FP8_GEMV_MAX_T) {
-        int nt = omp_get_max_threads();
-        float *tmp = cpu_scratch(o, (size_t)nt * (size_t)C);
-        if (!tmp) return;
-        #pragma omp parallel
-        {
-            float *row = tmp + (size_t)omp_get_thread_num() * (size_t)C;
-            #pragma omp for schedule(static)
-            for (int64_t r = 0; r < OC; r++) {
-                fp8_row(w, lut, r, row);
-                for (int64_t t = 0; t < T; t++) y[t * OC + r] = dot(x + t * C, row, C);
-            }
-        }
-        return;
-    }
-    int64_t rb = FP8_BLOCK_FLOATS / C;
-    if (rb < 1) rb = 1;
-    if (rb > OC) rb = OC;
-    float *blk = cpu_scratch(o, (size_t)rb * (size_t)C);
-    if (!blk) return;
-    for (int64_t r0 = 0; r0 < OC; r0 += rb) {
-        int64_t n = OC - r0 < rb ? OC - r0 : rb;
-        #pragma omp parallel for schedule(static)
-        for (int64_t r = 0; r < n; r++) fp8_row(w, lut, r0 + r, blk + r * C);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)n, (int)C, 1.0f, x, (int)C, blk, (int)C,
-                    0.0f, y + r0, (int)OC);
-    }
+    fp8_span_fn span = span_best();
+    cpu_matmul_packed(o, y, x, w, T, fp8_row, &span);
 }
 
 void cpu_act_quant_fp8(ops_t *o, void *xin, int64_t T, int64_t C, int block) {

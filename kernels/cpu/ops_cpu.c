@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kernels/cpu/cpu.h"
+#include "kernels/cuda.h"
 
 float *cpu_scratch(ops_t *o, size_t n) {
     cpu_state_t *s = o->impl;
@@ -110,6 +111,12 @@ r1d_status ops_cpu_init(ops_t **out, err_t *e) {
 
 void ops_free(ops_t *o) {
     if (!o) return;
+#ifdef R1D_CUDA
+    if (ops_cuda_is(o)) {
+        ops_cuda_free(o);
+        return;
+    }
+#endif
     if (o->vt == &cpu_vtable) {
         cpu_state_t *s = o->impl;
         free(s->scratch);

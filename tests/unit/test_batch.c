@@ -1,7 +1,8 @@
 /* r1d generate batch mode end to end: killed with SIGKILL at several points and rerun,
  * it ends with every (prompt, sample) exactly once and byte-identical to an
  * uninterrupted run; a torn last line is dropped; a malformed record is counted and
- * skipped. Needs bin/r1d (the R1D environment variable, set by make test). */
+ * skipped; one request at a time on one thread writes the same bytes as a batch on
+ * every core. Needs bin/r1d (the R1D environment variable, set by make test). */
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -18,12 +19,16 @@
 extern char **environ;
 static char g_dir[] = "/tmp/r1d-batch-XXXXXX";
 
-static pid_t spawn_generate(const char *r1d, const char *in, const char *out) {
+static pid_t spawn_generate_env(const char *r1d, const char *in, const char *out, const char *batch, char **env) {
     char *argv[] = {(char *)r1d, "--log-level", "error", "generate", "--model", MODEL, "--in", (char *)in, "--out",
                     (char *)out, "--n", "4", "--max-new", "40", "--temperature", "0.7", "--top-p", "0.9",
-                    "--seed", "7", "--batch", "6", NULL};
+                    "--seed", "7", "--batch", (char *)batch, NULL};
     pid_t pid;
-    return posix_spawn(&pid, r1d, NULL, NULL, argv, environ) == 0 ? pid : -1;
+    return posix_spawn(&pid, r1d, NULL, NULL, argv, env) == 0 ? pid : -1;
+}
+
+static pid_t spawn_generate(const char *r1d, const char *in, const char *out) {
+    return spawn_generate_env(r1d, in, out, "6", environ);
 }
 
 static int count_lines(const char *path) {
@@ -113,8 +118,16 @@ static void test_resume_after_kill(void) {
     CHECK_EQ_INT(d_out, 0);
     CHECK_EQ_INT(d_ref, 0);
     CHECK_MSG(a && b && strcmp(a, b) == 0, "resumed output differs from the uninterrupted run");
+    free(b);
+    /* one request at a time on one thread: the same bytes as 6 at a time on every core */
+    char one[256], *env[] = {"OMP_NUM_THREADS=1", NULL};
+    snprintf(one, sizeof one, "%s/one.jsonl", g_dir);
+    pid = spawn_generate_env(r1d, in, one, "1", env);
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    b = sorted_lines(one, &n_out, &d_out);
+    CHECK_MSG(a && b && strcmp(a, b) == 0, "batch 1 on one thread differs from batch 6");
     free(a), free(b);
-    unlink(in), unlink(ref), unlink(out), rmdir(g_dir);
+    unlink(in), unlink(ref), unlink(out), unlink(one), rmdir(g_dir);
 }
 
 int main(void) {

@@ -1,5 +1,7 @@
 /* The continuous-batching scheduler: greedy equals transformers, outputs do not depend
- * on batch size or on preemption, stop ids, length limits and prompts that cannot fit. */
+ * on batch size, batch composition, preemption or thread count (byte for byte, with
+ * sampling), stop ids, length limits and prompts that cannot fit. */
+#include <omp.h>
 #include <string.h>
 
 #include "teacher/generate.h"
@@ -7,16 +9,18 @@
 
 #define FIX "tests/fixtures/dense/qwen2_tied_f32"
 #define NREQ 12
+#define NBIG 40         /* requests of the batch-invariance runs */
+#define MAXREQ 44
 #define MAXNEW 24
 
 typedef struct {
-    tch_request_t req[NREQ + 4];
-    int32_t prompts[NREQ + 4][300];
+    tch_request_t req[MAXREQ];
+    int32_t prompts[MAXREQ][300];
     int n, next;
-    int32_t out[NREQ + 4][MAXNEW + 1];
-    int n_out[NREQ + 4];
-    tch_finish_t why[NREQ + 4];
-    char err[NREQ + 4][160];
+    int32_t out[MAXREQ][MAXNEW + 1];
+    int n_out[MAXREQ];
+    tch_finish_t why[MAXREQ];
+    char err[MAXREQ][160];
     int n_done;
 } jobs_t;
 
@@ -54,7 +58,7 @@ static void jobs_init(jobs_t *j, int n, float temperature) {
 static tch_model_t *g_m;
 static ops_t *g_o;
 
-static void run(jobs_t *j, int max_batch, size_t kv_bytes, tch_gen_stats_t *st) {
+static void run_model(tch_model_t *m, jobs_t *j, int max_batch, size_t kv_bytes, tch_gen_stats_t *st) {
     tch_gen_opts_t opts;
     tch_gen_opts_default(&opts);
     opts.max_batch = max_batch;
@@ -62,7 +66,11 @@ static void run(jobs_t *j, int max_batch, size_t kv_bytes, tch_gen_stats_t *st) 
     opts.block_size = 4;
     opts.max_step_tokens = 16;
     err_t e;
-    CHECK_OK(tch_generate(g_m, g_o, &opts, src, sink, j, st, &e), &e);
+    CHECK_OK(tch_generate(m, g_o, &opts, src, sink, j, st, &e), &e);
+}
+
+static void run(jobs_t *j, int max_batch, size_t kv_bytes, tch_gen_stats_t *st) {
+    run_model(g_m, j, max_batch, kv_bytes, st);
 }
 
 static void test_greedy_matches_transformers(void) {
@@ -113,6 +121,112 @@ static void test_batch_and_preemption_invariant(void) {
     int same = 0;
     for (int i = 0; i < NREQ; i++) same += memcmp(a.out[i], b.out[i], sizeof(int32_t) * MAXNEW) == 0;
     CHECK(same < NREQ);
+}
+
+/* 40 sampled requests with prompts of 3 to 70 tokens, so prompt chunks share steps with
+ * decodes: each alone (batch 1), all at once (batch 32) in a cache of 40 blocks that
+ * forces preemption (recomputed by prefill), with 2 threads and with 1; f32 and bf16
+ * weights. Every run must give the same tokens. */
+static void check_invariant(tch_model_t *m, const char *name) {
+    static jobs_t a, b, c;
+    jobs_t *runs[] = {&a, &b, &c};
+    for (int r = 0; r < 3; r++) {
+        jobs_init(runs[r], NBIG, 0.9f);
+        for (int i = 0; i < NBIG; i++) {
+            int len = 3 + (i * 23) % 68;
+            for (int k = 0; k < len; k++) runs[r]->prompts[i][k] = 3 + (i * 31 + k * 17) % 250;
+            runs[r]->req[i].n_prompt = len;
+        }
+    }
+    size_t block = tch_kv_bytes_per_token(m, g_o) * 4;
+    tch_gen_stats_t sa, sb, sc;
+    int nt0 = omp_get_max_threads();
+    omp_set_num_threads(2);
+    run_model(m, &a, 1, 1 << 20, &sa);
+    run_model(m, &b, 32, 40 * block, &sb);
+    omp_set_num_threads(1);
+    run_model(m, &c, 32, 40 * block, &sc);
+    omp_set_num_threads(nt0);
+    CHECK_MSG(sb.preemptions > 0 && sc.preemptions > 0, "%s: no preemption", name);
+    CHECK(sb.steps < sa.steps);
+    int diff_b = 0, diff_c = 0, distinct = 0;
+    for (int i = 0; i < NBIG; i++) {
+        CHECK_EQ_INT(a.n_out[i], MAXNEW);
+        diff_b += a.n_out[i] != b.n_out[i] || memcmp(a.out[i], b.out[i], sizeof(int32_t) * MAXNEW) != 0;
+        diff_c += a.n_out[i] != c.n_out[i] || memcmp(a.out[i], c.out[i], sizeof(int32_t) * MAXNEW) != 0;
+        distinct += i > 0 && memcmp(a.out[i], a.out[i - 1], sizeof(int32_t) * MAXNEW) != 0;
+    }
+    CHECK_MSG(diff_b == 0, "%s: %d of %d requests differ between batch 1 and batch 32 with preemption", name, diff_b,
+              NBIG);
+    CHECK_MSG(diff_c == 0, "%s: %d of %d requests differ between 2 threads and 1", name, diff_c, NBIG);
+    CHECK(distinct > NBIG / 2);
+}
+
+/* Logits of one sequence, bit for bit: whole prefill, token-by-token decode, and prompt
+ * chunks of 7 in steps shared with a decoding sequence and another prompt's chunks,
+ * with 1 thread and 2. Sampled tokens only move when a difference crosses a draw; the
+ * logits show every difference. */
+static void check_logits(tch_model_t *m, const char *name) {
+    enum { N = 23, NO = 40 };
+    int64_t V = m->cfg.vocab_size;
+    int32_t ids[N], other[NO], toks[1 + 7 + 5];
+    for (int i = 0; i < N; i++) ids[i] = 3 + (i * 29) % 250;
+    for (int i = 0; i < NO; i++) other[i] = 5 + (i * 13) % 250;
+    err_t e;
+    tch_kv_t kv;
+    tch_ws_t ws;
+    CHECK_OK(tch_kv_init_model(&kv, g_o, m, 4, 1 << 20, &e), &e);
+    tch_ws_init(&ws, g_o);
+    float *whole = malloc(sizeof(float) * (size_t)(N * V)), *out = malloc(sizeof(float) * (size_t)(13 * V));
+    tch_pages_t pa = {0}, pb = {0}, pc = {0};
+    CHECK(tch_kv_reserve(&kv, &pa, N));
+    ops_attn_seq_t s = {N, N, pa.ids};
+    CHECK_OK(tch_forward(m, &ws, &kv, &s, 1, ids, 1, whole, &e), &e);
+    tch_kv_release(&kv, &pa);
+    int bad = 0, nt0 = omp_get_max_threads();
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        for (int32_t i = 0; i < N; i++) {
+            CHECK(tch_kv_reserve(&kv, &pa, i + 1));
+            s = (ops_attn_seq_t){1, i + 1, pa.ids};
+            CHECK_OK(tch_forward(m, &ws, &kv, &s, 1, ids + i, 0, out, &e), &e);
+            bad += memcmp(out, whole + i * V, sizeof(float) * (size_t)V) != 0;
+        }
+        tch_kv_release(&kv, &pa);
+        /* b decodes `other` from position 10; c reads it as a prompt in chunks of 5 */
+        CHECK(tch_kv_reserve(&kv, &pb, 10));
+        s = (ops_attn_seq_t){10, 10, pb.ids};
+        CHECK_OK(tch_forward(m, &ws, &kv, &s, 1, other, 0, out, &e), &e);
+        for (int32_t c0 = 0, k = 0; c0 < N; c0 += 7, k++) {
+            int32_t n = N - c0 < 7 ? N - c0 : 7;
+            CHECK(tch_kv_reserve(&kv, &pa, c0 + n) && tch_kv_reserve(&kv, &pb, 11 + k) &&
+                  tch_kv_reserve(&kv, &pc, 5 * k + 5));
+            ops_attn_seq_t ss[3] = {{1, 11 + k, pb.ids}, {n, c0 + n, pa.ids}, {5, 5 * k + 5, pc.ids}};
+            toks[0] = other[10 + k];
+            memcpy(toks + 1, ids + c0, sizeof(int32_t) * (size_t)n);
+            memcpy(toks + 1 + n, other + 5 * k, sizeof(int32_t) * 5);
+            CHECK_OK(tch_forward(m, &ws, &kv, ss, 3, toks, 1, out, &e), &e);
+            bad += memcmp(out + V, whole + c0 * V, sizeof(float) * (size_t)(n * V)) != 0;
+        }
+        tch_kv_release(&kv, &pa), tch_kv_release(&kv, &pb), tch_kv_release(&kv, &pc);
+    }
+    omp_set_num_threads(nt0);
+    CHECK_MSG(bad == 0, "%s: %d forward passes give other logits than the whole prefill", name, bad);
+    free(pa.ids), free(pb.ids), free(pc.ids);
+    free(whole), free(out);
+    tch_ws_free(&ws);
+    tch_kv_free(&kv);
+}
+
+static void test_invariant_many_requests(void) {
+    check_logits(g_m, "qwen2_tied_f32");
+    check_invariant(g_m, "qwen2_tied_f32");
+    tch_model_t *m;
+    err_t e;
+    CHECK_OK(tch_model_load(&m, "tests/fixtures/dense/llama3_tied_bf16", &e), &e);
+    check_logits(m, "llama3_tied_bf16");
+    check_invariant(m, "llama3_tied_bf16");
+    tch_model_free(m);
 }
 
 static void test_stop_and_errors(void) {
@@ -170,6 +284,7 @@ int main(void) {
     }
     RUN(test_greedy_matches_transformers);
     RUN(test_batch_and_preemption_invariant);
+    RUN(test_invariant_many_requests);
     RUN(test_stop_and_errors);
     RUN(test_kv_budget_too_small);
     ops_free(g_o);

@@ -1,10 +1,15 @@
 /* Op table against plain reference loops (double accumulation) on random inputs of
- * awkward shapes, with guard values around every output buffer. The CUDA backend
- * will run the same cases through ops_t. */
+ * awkward shapes, with guard values around every output buffer; and batch invariance:
+ * a matmul row and an attention row come out bit for bit the same whatever else shares
+ * the call and however many threads run. The CUDA backend will run the same cases
+ * through ops_t. */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/dtype.h"
+#include "kernels/cpu/cpu.h"
 #include "kernels/ops.h"
 #include "test.h"
 
@@ -74,6 +79,66 @@ static void test_matmul(void) {
                 guarded_free(y);
                 free(x), free(wf), free(bias), free(mem);
             }
+}
+
+/* Row r of x W^T, bit for bit, whatever T is, wherever the row sits and however many
+ * threads run: one reduction order for decode and prefill. Shapes: C padded (100) and
+ * not (64); OC not a multiple of the micro-tile, over several panels. */
+static void test_matmul_batch_invariant(void) {
+    const dtype_t dts[] = {DT_F32, DT_BF16, DT_F16, DT_F8_E4M3};
+    const int64_t Cs[] = {100, 64}, Ts[] = {1, 2, 7, 8, 9, 33, 100};
+    const int64_t OC = 151;
+    int nt0 = omp_get_max_threads();
+    for (int d = 0; d < 4; d++)
+        for (int ci = 0; ci < 2; ci++) {
+            int64_t C = Cs[ci];
+            float *wf = malloc((size_t)(OC * C) * sizeof(float)), *xr = rand_vec(C), one[151];
+            float scale[4] = {0.5f, 2.0f, 0.25f, 4.0f}; /* fp8: [2 row blocks, up to 2 column blocks] */
+            void *mem;
+            ops_weight_t w = make_weight(dts[d], OC, C, wf, &mem);
+            if (dts[d] == DT_F8_E4M3) w.scale = scale, w.block_rows = 128, w.block_cols = 64;
+            omp_set_num_threads(1);
+            g_ops->vt->matmul(g_ops, one, xr, &w, NULL, 1);
+            int bad = 0;
+            for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++) {
+                int64_t T = Ts[ti];
+                float *x = rand_vec(T * C), *y = malloc((size_t)(T * OC) * sizeof(float));
+                const int64_t at[] = {0, T / 2, T - 1};
+                for (int a = 0; a < 3; a++)
+                    for (int threads = 1; threads <= 2; threads++) {
+                        omp_set_num_threads(threads);
+                        memcpy(x + at[a] * C, xr, (size_t)C * sizeof(float));
+                        g_ops->vt->matmul(g_ops, y, x, &w, NULL, T);
+                        if (memcmp(y + at[a] * OC, one, sizeof one) != 0 && bad++ < 3)
+                            CHECK_MSG(0, "%s C=%lld: row %lld of T=%lld with %d threads differs from T=1",
+                                      dt_name(dts[d]), (long long)C, (long long)at[a], (long long)T, threads);
+                    }
+                free(x), free(y);
+            }
+            CHECK(bad == 0);
+            free(wf), free(xr), free(mem);
+        }
+    omp_set_num_threads(nt0);
+}
+
+/* The 16-at-once reduction of the CPU kernels is the single-vector tree, bit for bit
+ * (values of mixed magnitudes, so that any other pairing rounds differently). */
+static void test_hsum16x16(void) {
+    cpu_v16 v[16];
+    float got[16];
+    int same_as_serial = 0;
+    for (int rep = 0; rep < 50; rep++) {
+        for (int i = 0; i < 16; i++)
+            for (int j = 0; j < 16; j++) v[i][j] = frand() * powf(10.0f, (float)((i * 7 + j * 3 + rep) % 9) - 4);
+        cpu_hsum16x16(v, got);
+        for (int i = 0; i < 16; i++) {
+            float one = cpu_hsum16(&v[i]), serial = 0;
+            for (int j = 0; j < 16; j++) serial += v[i][j];
+            CHECK(memcmp(&one, &got[i], sizeof one) == 0);
+            same_as_serial += serial == one;
+        }
+    }
+    CHECK(same_as_serial < 16 * 50); /* the tree is not the serial sum: the inputs can tell */
 }
 
 static void test_embedding(void) {
@@ -182,8 +247,8 @@ static void test_swiglu_add(void) {
  * prefills long enough for the GEMM path (one over several row blocks, one continuing
  * over cached tokens), over a cache whose blocks are scattered; against full attention
  * on contiguous K/V in double. */
-static void test_attention(void) {
-    enum { B = 5, H = 4, HKV = 2, D = 5, BS = 3, NBLK = 64, MAXB = 32 };
+static void check_attention(int D) {
+    enum { B = 5, H = 4, HKV = 2, BS = 3, NBLK = 64, MAXB = 32 };
     int32_t n_new[B] = {4, 1, 2, 70, 20}, n_ctx[B] = {4, 7, 9, 70, 31};
     int32_t tables[B][MAXB];
     ops_attn_seq_t seqs[B];
@@ -222,7 +287,7 @@ static void test_attention(void) {
     g_ops->vt->kv_store(g_ops, &kv, knew, vnew, seqs, B);
     CHECK(guards_intact(kc, (int64_t)cache_n) && guards_intact(vc, (int64_t)cache_n));
     float *q = rand_vec(T * H * D), *y = guarded(T * H * D);
-    float scale = 1.0f / sqrtf(D);
+    float scale = 1.0f / sqrtf((float)D);
     g_ops->vt->attention(g_ops, y, q, &kv, seqs, B, H, scale);
     t = 0;
     double sc[128];
@@ -242,14 +307,70 @@ static void test_attention(void) {
                 for (int j = 0; j < D; j++) {
                     double ref = 0;
                     for (int32_t p = 0; p < npos; p++) ref += sc[p] / sum * vfull[b][(p * HKV + kvh) * D + j];
-                    CHECK_MSG(fabs(y[(t * H + h) * D + j] - ref) <= 1e-5, "seq %d row %d head %d: %g vs %g", b, i, h,
-                              y[(t * H + h) * D + j], ref);
+                    CHECK_MSG(fabs(y[(t * H + h) * D + j] - ref) <= 1e-5, "D=%d seq %d row %d head %d: %g vs %g", D,
+                              b, i, h, y[(t * H + h) * D + j], ref);
                 }
             }
     CHECK(guards_intact(y, T * H * D));
     for (int b = 0; b < B; b++) free(kfull[b]), free(vfull[b]);
     free(knew), free(vnew), free(q);
     guarded_free(y), guarded_free(kc), guarded_free(vc);
+}
+
+/* One sequence's attention rows, bit for bit: whole prefill, chunked prefill beside
+ * another sequence, and one decode step per token, with 1 and 2 threads (a preempted
+ * sequence is recomputed by prefill and must get back the cache it had). D = 5 has a
+ * padded dot tail, D = 64 none. */
+static void test_attention_batch_invariant(void) {
+    enum { N = 37, H = 6, HKV = 2, BS = 4, NBLK = 32 };
+    const int Ds[] = {5, 64};
+    int nt0 = omp_get_max_threads();
+    for (int di = 0; di < 2; di++) {
+        int D = Ds[di];
+        int32_t blocks[2][NBLK / 2];
+        for (int i = 0; i < NBLK / 2; i++) blocks[0][i] = (i * 7) % NBLK, blocks[1][i] = (i * 7 + 3) % NBLK;
+        size_t cache_n = (size_t)NBLK * BS * HKV * D;
+        float *kc = rand_vec((int64_t)cache_n), *vc = rand_vec((int64_t)cache_n); /* both sequences' pages filled */
+        ops_kv_t kv = {kc, vc, BS, NBLK, HKV, D};
+        float scale = 1.0f / sqrtf((float)D);
+        int64_t row = (int64_t)H * D;
+        float *q = rand_vec(2 * N * row), *whole = malloc((size_t)(N * row) * sizeof(float));
+        float *y = malloc((size_t)(2 * N * row) * sizeof(float));
+        omp_set_num_threads(2);
+        ops_attn_seq_t s0 = {N, N, blocks[0]};
+        g_ops->vt->attention(g_ops, whole, q, &kv, &s0, 1, H, scale);
+        int bad = 0;
+        for (int threads = 1; threads <= 2; threads++) {
+            omp_set_num_threads(threads);
+            /* decode: token i alone, after a cache of i tokens */
+            for (int32_t i = 0; i < N; i++) {
+                ops_attn_seq_t s = {1, i + 1, blocks[0]};
+                g_ops->vt->attention(g_ops, y, q + i * row, &kv, &s, 1, H, scale);
+                bad += memcmp(y, whole + i * row, (size_t)row * sizeof(float)) != 0;
+            }
+            /* chunks of 9 beside a second sequence decoding one token at position 20 */
+            for (int32_t c0 = 0; c0 < N; c0 += 9) {
+                int32_t n = N - c0 < 9 ? N - c0 : 9;
+                ops_attn_seq_t ss[2] = {{1, 21, blocks[1]}, {n, c0 + n, blocks[0]}};
+                float *qb = malloc((size_t)((n + 1) * row) * sizeof(float)); /* the decode row, then the chunk */
+                memcpy(qb, q + N * row, (size_t)row * sizeof(float));
+                memcpy(qb + row, q + c0 * row, (size_t)(n * row) * sizeof(float));
+                g_ops->vt->attention(g_ops, y, qb, &kv, ss, 2, H, scale);
+                bad += memcmp(y + row, whole + c0 * row, (size_t)(n * row) * sizeof(float)) != 0;
+                free(qb);
+            }
+        }
+        CHECK_MSG(bad == 0, "D=%d: %d attention calls differ from the whole prefill", D, bad);
+        free(kc), free(vc), free(q), free(whole), free(y);
+    }
+    omp_set_num_threads(nt0);
+}
+
+/* D = 5: padded dot tail, values through memory; 64 and 128: register paths */
+static void test_attention(void) {
+    check_attention(5);
+    check_attention(64);
+    check_attention(128);
 }
 
 static void test_sample(void) {
@@ -289,12 +410,15 @@ int main(void) {
         return 1;
     }
     RUN(test_matmul);
+    RUN(test_matmul_batch_invariant);
+    RUN(test_hsum16x16);
     RUN(test_embedding);
     RUN(test_rmsnorm);
     RUN(test_rope);
     RUN(test_rope_llama3);
     RUN(test_swiglu_add);
     RUN(test_attention);
+    RUN(test_attention_batch_invariant);
     RUN(test_sample);
     CHECK(ops_status(g_ops, &e) == R1D_OK);
     ops_free(g_ops);
