@@ -2,6 +2,11 @@
 # test; `make CUDA=0` skips the CUDA backend; `make CC=clang` builds with clang.
 # Helpers building in parallel checkouts can set BUILD=dir BINDIR=dir.
 
+# Every core unless -j was given: `make demo` and `make test` start from a fresh build.
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc)
+endif
+
 BUILD  ?= build
 BINDIR ?= bin
 CC     ?= gcc
