@@ -238,7 +238,7 @@ static r1d_status train_loop(run_t *r, stu_train_result_t *res, err_t *e) {
                      (double)r->opt.n * 8 / 1048576.0, (double)r->m->n_params * 8 / 1048576.0);
     }
     progress_t *bar = r->rank == 0 ? progress_init("train", (uint64_t)(r->total - start), "steps") : NULL;
-    double t0 = time_now();
+    double t0 = time_now(), logged = -INFINITY;
     int64_t s = start, ran = 0;
     r1d_status st = R1D_OK;
     for (; s < r->total; s++) {
@@ -247,8 +247,14 @@ static r1d_status train_loop(run_t *r, stu_train_result_t *res, err_t *e) {
         if ((st = step_run(r, s, &loss, &gn, &lr, &toks, e)) != R1D_OK) break;
         double dt = time_now() - ts, el = time_now() - t0;
         if (r->rank == 0) {
-            log_info("step %lld/%lld loss %.6f lr %.4g grad_norm %.4f tok/s %.0f elapsed %.1fs", (long long)s + 1,
-                     (long long)r->total, loss, lr, gn, (double)toks / dt, el);
+            /* every step is in metrics.jsonl; the log gets one line per 10 s (all at debug level) */
+            int line = s + 1 == r->total || el - logged >= 10.0;
+            if (line) logged = el;
+            log_msg(line ? LOG_INFO : LOG_DEBUG, "step %lld/%lld loss %.6f lr %.4g grad_norm %.4f tok/s %.0f elapsed %.1fs",
+                    (long long)s + 1, (long long)r->total, loss, lr, gn, (double)toks / dt, el);
+            char note[48];
+            snprintf(note, sizeof note, "loss %.4f", loss);
+            progress_set_note(bar, note);
             json_t *o = json_pack("{s:I, s:f, s:f, s:f, s:I, s:f, s:f}", "step", (json_int_t)(s + 1), "loss", loss,
                                   "lr", lr, "grad_norm", gn, "tokens", (json_int_t)toks, "tokens_per_s",
                                   (double)toks / dt, "elapsed_s", el);
