@@ -80,7 +80,9 @@ static r1d_status write_model(const char *dir, err_t *e) {
     }
 #undef ADD
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    r1d_status st = st_writer_write(w, path, e);
+    /* transformers 4.x (Debian's python3-torch era) refuses a file without it */
+    r1d_status st = st_writer_set_metadata(w, "format", "pt", e);
+    if (st == R1D_OK) st = st_writer_write(w, path, e);
     st_writer_free(w);
     free(pool), free(ones);
     return st;
