@@ -3,7 +3,8 @@
 # Helpers building in parallel checkouts can set BUILD=dir BINDIR=dir.
 
 # Every core unless -j was given: `make demo` and `make test` start from a fresh build.
-ifeq ($(filter -j%,$(MAKEFLAGS)),)
+# (Sub-makes inherit the jobserver.)
+ifeq ($(MAKELEVEL)$(filter -j%,$(MAKEFLAGS)),0)
 MAKEFLAGS += -j$(shell nproc)
 endif
 

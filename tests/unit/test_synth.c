@@ -313,7 +313,7 @@ static void test_tokenizer(void) {
     /* the task's numbers are single tokens after a space, as in "12 + 7 = 19" */
     int multi = 0;
     for (int v = 0; v <= 20; v++) {
-        char num[8];
+        char num[16];
         tok_ids_t ids = {0};
         snprintf(num, sizeof num, " %d", v);
         if (tok_encode(t, num, strlen(num), 0, &ids, &e) != R1D_OK || ids.n != 1) multi++;
