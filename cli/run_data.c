@@ -126,19 +126,11 @@ static r1d_status generate_shard(run_ctx_t *c, const char *prompts, const char *
     run_teacher_dir(c, dir, sizeof dir);
     run_teacher_name(c, name, sizeof name);
     tch_model_t *m = NULL;
-    const tch_model_t *dm = NULL;
-    ops_t *o = NULL;
+    tch_engine_t en = {0};
     tok_t *tok = NULL;
     int32_t stop[64];
-    tch_backend_t bk;
-    /* one device per rank on a node: the launcher's local rank */
-    const char *lr = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-    if (!lr) lr = getenv("SLURM_LOCALID");
-    int device = lr ? atoi(lr) : 0;
-    r1d_status st = tch_backend_parse(mf_str(c->m, "teacher.backend", "auto"), &bk, e);
-    if (st == R1D_OK) st = tch_model_load(&m, dir, e);
-    if (st == R1D_OK) st = tch_backend_open(bk, device, m, &o, e);
-    if (st == R1D_OK) st = tch_backend_model(m, o, &dm, e);
+    r1d_status st = tch_model_load(&m, dir, e);
+    if (st == R1D_OK) st = tch_engine_open(&en, mf_str(c->m, "teacher.backend", "auto"), m, e);
     if (st == R1D_OK) st = tok_load(&tok, dir, e);
     int spec = !strcmp(mf_str(c->m, "teacher.spec", "none"), "mtp");
     if (st == R1D_OK && spec) st = tch_ds_check_mtp(m, e);
@@ -161,14 +153,13 @@ static r1d_status generate_shard(run_ctx_t *c, const char *prompts, const char *
         st = mf_has(f, "teacher.chat") ? chat_template_by_name(mf_str(f, "teacher.chat", ""), &b.chat, e)
                                        : chat_template_from_model_dir(dir, &b.chat, e);
         tch_batch_stats_t bs;
-        if (st == R1D_OK) st = tch_batch_run(dm, o, &b, &bs, e);
+        if (st == R1D_OK) st = tch_batch_run(en.m, en.o, &b, &bs, e);
         if (st == R1D_OK)
             log_info("generate: rank %d: %lld samples written, %lld already there, %lld new tokens in %.1f s", c->rank,
                      (long long)bs.written, (long long)bs.resumed, (long long)bs.gen.new_tokens, bs.gen.seconds);
     }
     tok_free(tok);
-    if (dm) tch_backend_model_free(dm, m);
-    ops_free(o);
+    tch_engine_close(&en);
     tch_model_free(m);
     return st;
 }
