@@ -12,6 +12,14 @@
  * string and the C file:line (MPI failures are r1d bugs or a broken job, so
  * the code location belongs in the message). The communicator must use
  * MPI_ERRORS_RETURN for errors to reach this check instead of aborting. */
+/* Open MPI keeps what MPI_Init allocates until exit and unloads its plugins: LeakSanitizer
+ * suppressions (for __lsan_default_suppressions) naming its libraries, so that under
+ * make asan-test only r1d's own leaks are reported. Full stacks are needed for the
+ * library names to show: ASAN_OPTIONS=fast_unwind_on_malloc=0. */
+#define COMM_MPI_LSAN_SUPPRESSIONS                                                                   \
+    "leak:MPI_Init_thread\nleak:MPI_Finalize\nleak:libmpi.so\nleak:libopen-pal.so\nleak:libopen-rte.so\n" \
+    "leak:libpmix.so\nleak:libevent\nleak:libhwloc.so\n"
+
 #define MPI_CHECK(e, call)                                                                  \
     do {                                                                                    \
         int _mrc = (call);                                                                  \

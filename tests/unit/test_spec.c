@@ -342,7 +342,6 @@ static void check_distribution(ops_sampling_t f) {
     eng_t g;
     if (!eng_open(&g, "mtp_bf16")) return;
     err_t e;
-    const ops_sampling_t *temp = &f;
     int64_t V = g.m->cfg.vocab_size;
     dist_run_t r = {.f = f, .prompt = {5, 17, 3, 40}};
     double *p0 = calloc((size_t)V, sizeof(double)), *p1 = calloc((size_t)V, sizeof(double));
@@ -350,16 +349,16 @@ static void check_distribution(ops_sampling_t f) {
     double *t2 = calloc((size_t)V, sizeof(double));
     for (int k = 0; k < 3; k++) r.c[k] = calloc((size_t)V, sizeof(int));
     int32_t ids[7] = {5, 17, 3, 40};
-    CHECK_OK(next_dist(g.m, g.o, ids, 4, temp, p0, &e), &e);
+    CHECK_OK(next_dist(g.m, g.o, ids, 4, &f, p0, &e), &e);
     for (int64_t a = 0; a < V; a++) { /* exact marginals of tokens 1 and 2 */
         if (p0[a] < 1e-7) continue;
         ids[4] = (int32_t)a;
-        CHECK_OK(next_dist(g.m, g.o, ids, 5, temp, t1, &e), &e);
+        CHECK_OK(next_dist(g.m, g.o, ids, 5, &f, t1, &e), &e);
         for (int64_t b = 0; b < V; b++) {
             p1[b] += p0[a] * t1[b];
             if (p0[a] * t1[b] < 1e-7) continue;
             ids[5] = (int32_t)b;
-            CHECK_OK(next_dist(g.m, g.o, ids, 6, temp, t2, &e), &e);
+            CHECK_OK(next_dist(g.m, g.o, ids, 6, &f, t2, &e), &e);
             for (int64_t c = 0; c < V; c++) p2[c] += p0[a] * t1[b] * t2[c];
         }
     }
